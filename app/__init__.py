@@ -1,0 +1,1 @@
+"""Wiring: settings, command line, Faust app, ClickHouse client and schema, embedded broker."""

@@ -1,0 +1,1 @@
+"""Event model, provider adapters and the stream processors."""
