@@ -149,9 +149,13 @@ def pipeline(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -
         process.wait()
 
 
-@pytest.fixture
-def workspace() -> str:
-    """A workspace id no other test of this session uses."""
+def next_workspace() -> str:
+    """Return a workspace id no other test of this session uses."""
     number = next(_workspace_numbers)
     assert number < WORKSPACE_COUNT, "raise WORKSPACE_COUNT: more tests than workspaces with keys"
     return f"ws{number}"
+
+
+@pytest.fixture
+def workspace() -> str:
+    return next_workspace()
