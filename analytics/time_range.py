@@ -14,7 +14,7 @@ from typing import Any
 
 from app.errors import CampaignAnalyticsError
 
-_DURATION = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([hdw])\s*$", re.IGNORECASE | re.ASCII)
 _UNIT_HOURS = {"h": 1, "d": 24, "w": 24 * 7}
 ACCEPTED_FORMS = (
     'a duration such as "24h", "7d", "30d", "90d" or "4w" (a number followed by h, d or w), '
@@ -85,7 +85,10 @@ def parse_time_range(value: Any, now: dt.datetime | None = None) -> TimeRange:
         if not match or int(match.group(1)) == 0:
             raise InvalidTimeRange(f"time_range {value!r} is not a valid range; accepted: {ACCEPTED_FORMS}")
         hours = int(match.group(1)) * _UNIT_HOURS[match.group(2).lower()]
-        start = max(now - dt.timedelta(hours=hours), MIN_TIME)
+        # A duration longer than the time since 1970 starts at 1970; clamping the
+        # hours first keeps timedelta from overflowing on absurd values.
+        hours_since_epoch = int((now - MIN_TIME) / dt.timedelta(hours=1)) + 1
+        start = max(now - dt.timedelta(hours=min(hours, hours_since_epoch)), MIN_TIME)
         return TimeRange(start, now, value.strip().lower())
 
     if isinstance(value, dict):

@@ -57,7 +57,7 @@ def _metrics(data: dict[str, Any]) -> tuple[str, ...]:
     if not isinstance(metrics, list) or not metrics:
         raise validation_error("metrics must be a non-empty list of metric names")
     for index, name in enumerate(metrics):
-        if name not in METRICS:
+        if not isinstance(name, str) or name not in METRICS:
             raise validation_error(
                 f"metrics[{index}] is {name!r}, which is not a metric; accepted: {', '.join(METRICS)}"
             )

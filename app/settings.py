@@ -120,6 +120,11 @@ class Settings(BaseSettings):
             workspace_id, sep, key = pair.partition(":")
             if not sep or not workspace_id or not key:
                 raise ConfigurationError("API_KEYS entries must look like workspace_id:key, separated by commas")
+            if keys.get(key, workspace_id) != workspace_id:
+                raise ConfigurationError(
+                    f"API_KEYS gives one key to workspaces {keys[key]!r} and {workspace_id!r}; each key must "
+                    "belong to one workspace"
+                )
             keys[key] = workspace_id
         return keys
 
@@ -132,7 +137,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = "; ".join(
             f"{'_'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigurationError(f"invalid settings: {problems}") from exc
+        # from None: pydantic's own text can echo input values, secrets included.
+        raise ConfigurationError(f"invalid settings: {problems}") from None
 
 
 @functools.cache

@@ -40,10 +40,14 @@ def parse_campaign_update(value: bytes | None) -> CampaignUpdate:
         raise InvalidEvent("not_an_object", "campaign update must be a JSON object")
 
     for field in ("workspace_id", "campaign_id", "name"):
-        if not isinstance(data.get(field), str) or not data[field]:
+        if data.get(field) in (None, ""):
             raise InvalidEvent("missing_field", f"campaign update needs a non-empty string {field!r}")
-    status = data.get("status") or ""
-    if not isinstance(status, str):
+        if not isinstance(data[field], str):
+            raise InvalidEvent("invalid_field", f"campaign update {field} must be a string")
+    status = data.get("status")
+    if status is None:
+        status = ""
+    elif not isinstance(status, str):
         raise InvalidEvent("invalid_field", "campaign update status must be a string")
 
     updated_at = parse_timestamp(data.get("updated_at"), "updated_at") if data.get("updated_at") else 0

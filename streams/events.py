@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -44,6 +45,11 @@ RejectReason = Literal[
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 BOUNCE_TYPES: frozenset[str] = frozenset(get_args(BounceType))
 REQUIRED_FIELDS = ("type", "occurred_at", "workspace_id", "campaign_id", "message_id")
+
+# Times must fit ClickHouse's DateTime64(3) and the API's time ranges:
+# from 1970-01-01 up to, not including, 2262-01-01 (in epoch milliseconds).
+MAX_EPOCH_MILLIS = 9_214_646_400_000
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 
 # Epoch values above this are read as milliseconds: 1e11 seconds is the year 5138,
 # while 1e11 milliseconds is 1973, so no real send time is ambiguous.
@@ -91,26 +97,29 @@ def parse_timestamp(value: Any, field: str = "occurred_at") -> int:
         return _epoch_to_millis(value, field)
     if isinstance(value, str):
         text = value.strip()
-        try:
+        if _NUMBER.match(text):
             return _epoch_to_millis(float(text), field)
-        except ValueError:
-            pass
         try:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise InvalidEvent("invalid_time", f"{field} is not an ISO 8601 time or epoch number: {value!r}") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return _datetime_to_millis(parsed)
+        return _check_range(_datetime_to_millis(parsed), value, field)
     raise InvalidEvent("invalid_time", f"{field} must be ISO 8601 text or epoch seconds, got {type(value).__name__}")
 
 
 def _epoch_to_millis(value: float, field: str) -> int:
     if not math.isfinite(value) or value < 0:
         raise InvalidEvent("invalid_time", f"{field} is not a valid epoch time: {value!r}")
-    if value >= _EPOCH_MILLIS_THRESHOLD:
-        return int(value)
-    return int(round(value * 1000, 3))
+    millis = int(value) if value >= _EPOCH_MILLIS_THRESHOLD else int(round(value * 1000, 3))
+    return _check_range(millis, value, field)
+
+
+def _check_range(millis: int, value: Any, field: str) -> int:
+    if not 0 <= millis < MAX_EPOCH_MILLIS:
+        raise InvalidEvent("invalid_time", f"{field} is outside the years 1970 to 2261: {value!r}")
+    return millis
 
 
 def _datetime_to_millis(value: dt.datetime) -> int:
@@ -160,6 +169,8 @@ def parse_canonical(data: Any, provider: str = "") -> EmailEvent:
     event_type = data.get("type")
     if event_type is None or event_type == "":
         raise InvalidEvent("missing_field", "required field 'type' is missing")
+    if not isinstance(event_type, str):
+        raise InvalidEvent("invalid_field", f"type must be a string, got {type(event_type).__name__}")
     if event_type not in EVENT_TYPES:
         raise InvalidEvent(
             "unknown_type",
