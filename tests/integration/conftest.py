@@ -3,7 +3,7 @@
 The session starts one broker (the embedded Tansu broker on a free port, or
 the Kafka named by KAFKA_BOOTSTRAP_SERVERS) and one ``campaign-analytics run``
 process on it, with chDB in a temporary folder. Tests publish to Kafka, wait
-until the ingest group's lag is zero, and read the answers over HTTP, as a
+until the ingest group's lag is zero, and read the results over HTTP, as a
 client would. Each test takes its own workspace, so tests share the process
 without seeing each other's data.
 """

@@ -81,8 +81,8 @@ async def test_later_steps_imply_earlier_ones(pipeline, workspace):
     await pipeline.wait_consumed()
     summary = summary_of(pipeline.compare(ws, ["c1", "c2"]), "c1")
 
-    # Five messages, each with one event: all five count as sent; the open,
-    # click, reply and complaint (m1, m2, m4, m5) imply delivered; the click
+    # Five messages with one event each, so all five count as sent. The open,
+    # click, reply and complaint (m1, m2, m4, m5) imply delivered. The click
     # of m2 implies an open, so opened is m1 and m2.
     assert summary["emails_sent"] == 5
     assert summary["emails_delivered"] == 4

@@ -46,7 +46,7 @@ async def test_key_of_other_workspace_is_rejected(pipeline, workspace, other_wor
     assert missing.status_code == 401
     assert missing.json()["error"]["code"] == "UNAUTHORIZED"
 
-    # The other workspace's own key sees no campaign "a" in its workspace.
+    # With its own key, the other workspace has no campaign "a".
     own = pipeline.post("compare", other_workspace, body)
     assert own.status_code == 404
     assert own.json()["error"]["code"] == "CAMPAIGN_NOT_FOUND"

@@ -104,10 +104,10 @@ async def read_dead_letters(bootstrap_servers: str, wanted: set[bytes], timeout:
 async def test_mixed_stream_counts_exactly(pipeline, workspace):
     ws = workspace
     stream: list = []
-    # c1: 20 canonical messages. All delivered; m0-m9 opened by a person
-    # (m0-m4 twice, 30 and 60 minutes after delivery); m0-m2 clicked by a
-    # person 20 minutes in; m3 clicked by a scanner 1 second in; m10-m14
-    # machine-opened only; m15 bounced hard instead of being delivered.
+    # c1: 20 canonical messages, all delivered except m15, which bounced hard.
+    # A person opened m0-m9, and m0-m4 twice (30 and 60 minutes after delivery).
+    # A person clicked m0-m2 after 20 minutes, and a scanner clicked m3 after 1 second.
+    # Only a machine opened m10-m14.
     for i in range(20):
         message = f"{ws}-c1-m{i}"
         stream.append(event(ws, "c1", message, "sent", at()))
@@ -125,10 +125,10 @@ async def test_mixed_stream_counts_exactly(pipeline, workspace):
             stream.append(event(ws, "c1", message, "clicked", at(minutes=1 + 1 / 60), url="https://shop.example/x"))
         if 10 <= i < 15:
             stream.append(event(ws, "c1", message, "opened", at(minutes=2), is_machine_open=True))
-    # c2: 4 messages through providers. s0 and s1 via SendGrid (sent,
-    # delivered, machine open at 10 min, human open at 15 min); p0 delivered
-    # via Postmark and clicked via Mailgun at 30 minutes (a human click,
-    # which implies an open).
+    # c2: three messages through providers. SendGrid reports s0 and s1 as sent,
+    # delivered, machine-opened at 10 minutes and opened by a person at 15.
+    # Postmark reports p0 delivered, and Mailgun a human click at 30 minutes,
+    # which implies an open.
     stream += [sendgrid_batch(ws, "c2", f"{ws}-s0"), sendgrid_batch(ws, "c2", f"{ws}-s1")]
     stream += [postmark_delivery(ws, "c2", f"{ws}-p0"), mailgun_click(ws, "c2", f"{ws}-p0", 1800)]
     # Exact duplicates and re-sent provider ids of a few events.
