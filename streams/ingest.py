@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError
 
 from app.clickhouse import ClickHouse
 from app.errors import StorageError
@@ -45,6 +45,14 @@ logger = logging.getLogger(__name__)
 
 RAW_EVENTS_TABLE = "email_events"
 RETRY_INITIAL_SECONDS = 0.5
+
+
+class BatchAbandoned(StorageError):
+    """The service stopped while a batch's insert was still failing."""
+
+    def __init__(self, events: int) -> None:
+        super().__init__(f"stopped with {events} events not stored")
+        self.events = events
 
 
 @dataclass
@@ -137,6 +145,12 @@ class EventIngestor:
                 batch = await self._collect_batch(self.consumer)
                 if batch.messages:
                     await self._process(self.consumer, batch)
+        except BatchAbandoned as abandoned:
+            logger.warning(
+                "stopped before a batch of %s events was stored; its offsets are not committed, "
+                "so the next worker reads it again",
+                abandoned.events,
+            )
         finally:
             await self.consumer.stop()
             logger.info("ingestion stopped: messages=%s events=%s", self.stats.messages, self.stats.events_inserted)
@@ -201,7 +215,7 @@ class EventIngestor:
                 # events, and the offsets are not committed until this succeeds.
                 self.stats.insert_retries += 1
                 if self._stopping.is_set():
-                    raise
+                    raise BatchAbandoned(len(batch.events)) from exc
                 logger.warning(
                     "insert of %s events failed; retrying in %.1f s: %s", len(batch.events), delay, exc
                 )

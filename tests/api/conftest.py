@@ -1,8 +1,6 @@
-"""One chDB database and one app for the API tests.
+"""One app for the API tests, on the session's chDB database (``tests/conftest.py``).
 
-chDB opens a single data folder per process, so the whole session shares one
-ClickHouse. Each test takes its own workspace, which keeps the tests'
-campaigns apart.
+Each test takes its own workspace, which keeps the tests' campaigns apart.
 """
 
 from __future__ import annotations
@@ -15,11 +13,9 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from app.clickhouse import ClickHouse
-from app.schema import migrate
 from app.settings import Settings, load_settings
 from tests.api.helpers import API_KEYS, WORKSPACE_COUNT, TestClient, workspace_id
 
-RAW_EVENT_RETENTION_DAYS = 400
 _workspace_numbers = itertools.count()
 
 
@@ -38,14 +34,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             patch.delenv(name, raising=False)
         patch.chdir(tmp_path_factory.mktemp("settings"))
         return load_settings()
-
-
-@pytest.fixture(scope="session")
-def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
-    client = ClickHouse("chdb://" + str(tmp_path_factory.mktemp("chdb")))
-    migrate(client, RAW_EVENT_RETENTION_DAYS)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="session")

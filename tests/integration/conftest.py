@@ -26,7 +26,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from app.broker import EmbeddedBroker, free_port
+from app.broker import free_port
 from app.lag import consumer_lag
 
 WORKSPACE_COUNT = 60
@@ -86,20 +86,6 @@ class Pipeline:
         response = self.post("compare", workspace_id, {"campaign_ids": campaign_ids, **fields})
         assert response.status_code == 200, response.text
         return response.json()["data"]
-
-
-@pytest.fixture(scope="session")
-def bootstrap_servers() -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    broker = EmbeddedBroker(port=free_port())
-    broker.start()
-    try:
-        yield broker.bootstrap_servers
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")
