@@ -13,8 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from app.errors import CampaignAnalyticsError
 
@@ -54,7 +53,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 # Epoch values above this are read as milliseconds: 1e11 seconds is the year 5138,
 # while 1e11 milliseconds is 1973, so no real send time is ambiguous.
 _EPOCH_MILLIS_THRESHOLD = 100_000_000_000
-_MAX_ID_LENGTH = 512
+MAX_ID_LENGTH = 512
 
 
 class InvalidEvent(CampaignAnalyticsError):
@@ -66,9 +65,12 @@ class InvalidEvent(CampaignAnalyticsError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class EmailEvent:
-    """One canonical email event. ``occurred_at_ms`` is UTC epoch milliseconds."""
+class EmailEvent(NamedTuple):
+    """One canonical email event. ``occurred_at_ms`` is UTC epoch milliseconds.
+
+    A NamedTuple rather than a frozen dataclass because it is built once per
+    event on the ingestion hot path, where it costs a third as much.
+    """
 
     type: EventType
     occurred_at_ms: int
@@ -134,8 +136,8 @@ def _required_text(data: dict[str, Any], field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidEvent("invalid_field", f"{field} must be a string, got {type(value).__name__}")
     text = str(value)
-    if len(text) > _MAX_ID_LENGTH:
-        raise InvalidEvent("invalid_field", f"{field} is longer than {_MAX_ID_LENGTH} characters")
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidEvent("invalid_field", f"{field} is longer than {MAX_ID_LENGTH} characters")
     return text
 
 

@@ -12,6 +12,11 @@ Each batch goes through these steps, in this order:
 4. Publish the dead-letter records and wait until the broker has them.
 5. Commit the offsets after the last message of the batch.
 
+Steps 1 and 2 of the next batch overlap steps 3 to 5 of the previous one, so
+fetching and decoding go on while ClickHouse inserts (chDB and the HTTP client
+release the GIL while they work). At most one batch is in flight, and batches
+finish in order, so offsets are committed in order.
+
 A crash between steps 3 and 5 makes the next owner of the partitions insert
 the batch again. That is harmless because the aggregates count events by
 content (see ``app.schema``), so nothing is lost and nothing counts twice.
@@ -45,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 RAW_EVENTS_TABLE = "email_events"
 RETRY_INITIAL_SECONDS = 0.5
+INITIAL_EVENTS_PER_MESSAGE = 20.0
 
 
 class BatchAbandoned(StorageError):
@@ -117,6 +123,9 @@ class EventIngestor:
         self.stats = IngestStats()
         self.on_batch = on_batch
         self._stopping = asyncio.Event()
+        # Until a batch shows otherwise, assume messages carry many events, so
+        # the first fetch cannot overshoot the batch bound by much.
+        self._events_per_message = INITIAL_EVENTS_PER_MESSAGE
         self.consumer: AIOKafkaConsumer | None = None
 
     def _make_consumer(self) -> AIOKafkaConsumer:
@@ -140,11 +149,17 @@ class EventIngestor:
         self.consumer = self._make_consumer()
         await self.consumer.start()
         logger.info("ingestion started: topic=%s group=%s", self.settings.topic_events, self.consumer._group_id)
+        in_flight: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
                 batch = await self._collect_batch(self.consumer)
+                if in_flight is not None:
+                    await in_flight
+                    in_flight = None
                 if batch.messages:
-                    await self._process(self.consumer, batch)
+                    in_flight = asyncio.create_task(self._process(self.consumer, batch))
+            if in_flight is not None:
+                await in_flight
         except BatchAbandoned as abandoned:
             logger.warning(
                 "stopped before a batch of %s events was stored; its offsets are not committed, "
@@ -167,9 +182,16 @@ class EventIngestor:
             room = self.settings.batch_max_events - len(batch.events)
             if remaining <= 0 or room <= 0:
                 break
-            fetched = await consumer.getmany(timeout_ms=int(remaining * 1000), max_records=room)
+            # getmany counts messages, and a message may carry many events, so
+            # the number of messages to ask for is estimated from the events per
+            # message seen so far. A message is never split, so a batch can end
+            # a little above batch_max_events when the estimate is low.
+            max_records = max(1, int(room / self._events_per_message))
+            fetched = await consumer.getmany(timeout_ms=int(remaining * 1000), max_records=max_records)
             for records in fetched.values():
                 decode_records(records, self.keys, self.stats, batch)
+        if batch.messages:
+            self._events_per_message = max(1.0, (len(batch.events) + len(batch.dead_letters)) / batch.messages)
         return batch
 
     async def _process(self, consumer: AIOKafkaConsumer, batch: DecodedBatch) -> None:

@@ -56,11 +56,16 @@ class Classifier:
             re.compile(bot_click_user_agent),
         )
 
+    def __post_init__(self) -> None:
+        # Copying a keyed HMAC skips hashing the key again for every address.
+        object.__setattr__(self, "_keyed_hmac", hmac.new(self.recipient_hash_key, digestmod=hashlib.sha256))
+
     def hash_recipient(self, recipient: str | None) -> str:
         if not recipient:
             return ""
-        normalized = recipient.strip().lower().encode()
-        return hmac.new(self.recipient_hash_key, normalized, hashlib.sha256).hexdigest()
+        digest = self._keyed_hmac.copy()  # type: ignore[attr-defined]
+        digest.update(recipient.strip().lower().encode())
+        return digest.hexdigest()
 
     def is_machine_open(self, event: EmailEvent) -> bool:
         if event.type != "opened":

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from streams.canonical_decoder import decode_canonical
 from streams.adapters import brevo, mailgun, postmark, sendgrid, ses
 from streams.adapters.metadata import MetadataKeys
 from streams.adapters.payload import json_type, parse_each
@@ -68,6 +69,14 @@ def decode_message(value: bytes | None, keys: MetadataKeys) -> list[EmailEvent]:
     """
     if not value:
         raise InvalidEvent("null_value", "the message has no value; expected a JSON event, array or envelope")
+    events = decode_canonical(value)
+    if events is not None:
+        return events
+    return decode_general(value, keys)
+
+
+def decode_general(value: bytes, keys: MetadataKeys) -> list[EmailEvent]:
+    """Decode a message the slow, general way; see :func:`decode_message` for the rules."""
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

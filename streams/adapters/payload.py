@@ -103,9 +103,14 @@ def parse_each(
     the numbers would silently include only part of the message.
     """
     events: list[EmailEvent] = []
-    for index, item in enumerate(items):
-        with error_context(f"{label} {index}"):
+    index = 0
+    # One try around the loop, not one per element: the prefix with the index is
+    # only built for the element that failed, which keeps large batches cheap.
+    try:
+        for index, item in enumerate(items):
             event = parse_item(item)
-        if event is not None:
-            events.append(event)
+            if event is not None:
+                events.append(event)
+    except InvalidEvent as exc:
+        raise InvalidEvent(exc.reason, f"{label} {index}: {exc.message}") from exc
     return events
