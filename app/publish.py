@@ -10,6 +10,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.adapters import MetadataKeys, decode_message
+from streams.events import InvalidEvent
+
 logger = logging.getLogger(__name__)
 
 SEND_WINDOW = 5000
@@ -26,18 +29,16 @@ def read_lines(path: Path) -> Iterator[bytes]:
 
 
 def message_key(value: bytes) -> bytes | None:
-    """Return the Kafka key of an event message: its ``message_id`` when one is visible.
+    """Return the Kafka key of an event message: the ``message_id`` of its first event.
 
-    Provider envelopes and unreadable lines get no key, so the broker spreads
-    them over partitions; counting does not depend on which partition an event uses.
+    Lines that do not decode get no key, so the broker spreads them over
+    partitions; counting does not depend on which partition an event uses.
     """
     try:
-        data = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        events = decode_message(value, MetadataKeys())
+    except InvalidEvent:
         return None
-    if isinstance(data, dict) and isinstance(data.get("message_id"), str):
-        return data["message_id"].encode()
-    return None
+    return events[0].message_id.encode() if events else None
 
 
 async def publish_lines(producer: AIOKafkaProducer, topic: str, lines: Iterator[bytes], key_field: str | None = None) -> int:
