@@ -89,7 +89,7 @@ def parse_time_range(value: Any, now: dt.datetime | None = None) -> TimeRange:
         # hours first keeps timedelta from overflowing on absurd values.
         hours_since_epoch = int((now - MIN_TIME) / dt.timedelta(hours=1)) + 1
         start = max(now - dt.timedelta(hours=min(hours, hours_since_epoch)), MIN_TIME)
-        return TimeRange(start, now, value.strip().lower())
+        return TimeRange(start, now, f"{int(match.group(1))}{match.group(2).lower()}")
 
     if isinstance(value, dict):
         unknown = set(value) - {"start", "end"}

@@ -14,6 +14,7 @@ from analytics.time_range import InvalidTimeRange, parse_time_range
 from api.errors import ApiError, validation_error
 
 MAX_CAMPAIGNS = 20
+MIN_ALPHA = 1e-10
 MAX_ID_LENGTH = 512
 COMPARE_FIELDS = {"campaign_ids", "metrics", "time_range", "alpha"}
 
@@ -65,9 +66,14 @@ def _metrics(data: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _alpha(data: dict[str, Any]) -> float:
-    alpha = data.get("alpha", DEFAULT_ALPHA)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise validation_error(f"alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
+    alpha = data.get("alpha")
+    if alpha is None:
+        return DEFAULT_ALPHA
+    # Below MIN_ALPHA the confidence level 1 - alpha rounds to 1.0 in floating
+    # point, where confidence intervals have no finite bounds.
+    valid = isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and MIN_ALPHA <= alpha < 1
+    if not valid:
+        raise validation_error(f"alpha must be a number from {MIN_ALPHA:g} to below 1, got {json.dumps(alpha)}")
     return float(alpha)
 
 

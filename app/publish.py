@@ -41,16 +41,23 @@ def message_key(value: bytes) -> bytes | None:
     return events[0].message_id.encode() if events else None
 
 
+def _field_key(value: bytes, field: str) -> bytes | None:
+    """Return the Kafka key taken from a top-level field, or None when the line has none."""
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get(field) in (None, ""):
+        return None
+    return str(data[field]).encode()
+
+
 async def publish_lines(producer: AIOKafkaProducer, topic: str, lines: Iterator[bytes], key_field: str | None = None) -> int:
     """Send every line to ``topic`` and wait until the broker has all of them; return the count."""
     pending = []
     count = 0
     for line in lines:
-        if key_field is None:
-            key = message_key(line)
-        else:
-            value = orjson.loads(line)
-            key = str(value.get(key_field, "")).encode() or None
+        key = message_key(line) if key_field is None else _field_key(line, key_field)
         pending.append(await producer.send(topic, key=key, value=line))
         count += 1
         if len(pending) >= SEND_WINDOW:

@@ -134,7 +134,7 @@ def _required_text(data: dict[str, Any], field: str) -> str:
     if value is None or value == "":
         raise InvalidEvent("missing_field", f"required field {field!r} is missing")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InvalidEvent("invalid_field", f"{field} must be a string, got {type(value).__name__}")
+        raise InvalidEvent("invalid_field", f"{field} must be a string or an integer, got {type(value).__name__}")
     text = str(value)
     if len(text) > MAX_ID_LENGTH:
         raise InvalidEvent("invalid_field", f"{field} is longer than {MAX_ID_LENGTH} characters")

@@ -254,7 +254,7 @@ def test_unknown_field(client: TestClient, workspace: str):
     assert "campaign_ids" in message
 
 
-@pytest.mark.parametrize("alpha", [0, 1, 1.5, -0.05, "0.05", True, None])
+@pytest.mark.parametrize("alpha", [0, 1, 1.5, -0.05, "0.05", True, 1e-16])
 def test_alpha_out_of_range(client: TestClient, workspace: str, alpha: Any):
     assert "alpha" in validation_message(client, workspace, {"campaign_ids": ["c1", "c2"], "alpha": alpha})
 
