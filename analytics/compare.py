@@ -39,9 +39,17 @@ def _iso_from_millis(millis: int | None) -> str | None:
 
 
 def compare_campaigns(
-    clickhouse: ClickHouse, request: CompareRequest, bot_click_window_seconds: float
+    clickhouse: ClickHouse,
+    request: CompareRequest,
+    bot_click_window_seconds: float,
+    lag: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the ``data`` of a compare response; raise CampaignNotFound for an unknown campaign."""
+    """Build the ``data`` of a compare response; raise CampaignNotFound for an unknown campaign.
+
+    ``as_of`` is the newest event time in the aggregates and ``lag`` the
+    current consumer lag of the events topic (None when unknown), so a client
+    can tell how fresh the numbers are.
+    """
     names = known_campaigns(clickhouse, request.workspace_id, request.campaign_ids)
     for campaign_id in request.campaign_ids:
         if campaign_id not in names:
@@ -73,6 +81,7 @@ def compare_campaigns(
         "workspace_id": request.workspace_id,
         "time_range": request.time_range.as_dict(),
         "as_of": _iso_from_millis(newest_event_ms(clickhouse, request.workspace_id, request.campaign_ids)),
+        "lag": lag,
         "comparison": comparison,
         "statistical_significance": significance,
     }

@@ -133,6 +133,19 @@ def rate(numerator: int, denominator: int) -> float | None:
     return hundredths / 100
 
 
+def rate_sql(numerator: str, denominator: str) -> str:
+    """Return a ClickHouse expression computing :func:`rate` from two UInt64 columns.
+
+    The expression uses the same integer half-up rounding, so a rate computed in
+    SQL (the exports) equals the one computed here (the compare API). A zero
+    denominator gives NULL.
+    """
+    return (
+        f"if({denominator} = 0, NULL, "
+        f"intDiv(20000 * {numerator} + {denominator}, 2 * {denominator}) / 100)"
+    )
+
+
 def compute_rates(
     summary: Summary, metrics: Iterable[str] | None = None
 ) -> dict[str, float | None]:

@@ -115,6 +115,24 @@ FROM ({_MESSAGE_STEPS})
 GROUP BY campaign_id
 """
 
+# The summary query under a public name: the campaign_performance export
+# selects from it, so an exported count is the same number compare returns.
+CAMPAIGN_SUMMARY_SQL = _CAMPAIGN_SUMMARY
+MESSAGE_STEPS_SQL = _MESSAGE_STEPS
+
+
+def summary_parameters(
+    workspace_id: str, campaign_ids: Sequence[str], time_range: TimeRange, bot_click_window_seconds: float
+) -> dict[str, Any]:
+    """Return the query parameters of CAMPAIGN_SUMMARY_SQL."""
+    return {
+        "workspace_id": workspace_id,
+        "campaign_ids": list(campaign_ids),
+        "start_ms": time_range.start_ms,
+        "end_ms": time_range.end_ms,
+        "bot_window_ms": int(bot_click_window_seconds * 1000),
+    }
+
 
 def campaign_summaries(
     clickhouse: ClickHouse,
@@ -128,14 +146,8 @@ def campaign_summaries(
     A campaign with no message in the range is present with all counts zero.
     """
     rows = clickhouse.query_rows(
-        _CAMPAIGN_SUMMARY,
-        {
-            "workspace_id": workspace_id,
-            "campaign_ids": list(campaign_ids),
-            "start_ms": time_range.start_ms,
-            "end_ms": time_range.end_ms,
-            "bot_window_ms": int(bot_click_window_seconds * 1000),
-        },
+        CAMPAIGN_SUMMARY_SQL,
+        summary_parameters(workspace_id, campaign_ids, time_range, bot_click_window_seconds),
     )
     summaries = {campaign_id: dict.fromkeys(SUMMARY_FIELDS, 0) for campaign_id in campaign_ids}
     for row in rows:
@@ -185,3 +197,17 @@ def newest_event_ms(clickhouse: ClickHouse, workspace_id: str, campaign_ids: Seq
     if not rows or not rows[0]["messages"]:
         return None
     return int(rows[0]["newest"])
+
+
+def workspace_campaigns(clickhouse: ClickHouse, workspace_id: str) -> list[str]:
+    """Return every campaign id the workspace has, sorted: named by an update or seen in an event."""
+    rows = clickhouse.query_rows(
+        """
+        SELECT campaign_id FROM campaigns WHERE workspace_id = {workspace_id:String}
+        UNION DISTINCT
+        SELECT campaign_id FROM message_state WHERE workspace_id = {workspace_id:String}
+        ORDER BY campaign_id
+        """,
+        {"workspace_id": workspace_id},
+    )
+    return [row["campaign_id"] for row in rows]

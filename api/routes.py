@@ -9,6 +9,7 @@ from analytics.compare import CampaignNotFound, compare_campaigns
 from api.auth import authorize
 from api.errors import ApiError, envelope
 from api.openapi import OPENAPI_DOCUMENT
+from api.ops import current_lag
 from api.validation import parse_compare_request, read_json_object
 
 
@@ -20,7 +21,11 @@ async def compare(request: Request) -> JSONResponse:
     state = request.app.state
     try:
         data = await state.clickhouse.run(
-            compare_campaigns, state.clickhouse, compare_request, state.settings.bot_click_window_seconds
+            compare_campaigns,
+            state.clickhouse,
+            compare_request,
+            state.settings.bot_click_window_seconds,
+            current_lag(request),
         )
     except CampaignNotFound as exc:
         raise ApiError(404, "CAMPAIGN_NOT_FOUND", str(exc)) from None

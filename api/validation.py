@@ -32,6 +32,15 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+def check_campaign_id_items(ids: list[Any]) -> None:
+    """Raise VALIDATION_ERROR naming the first item that is not a usable campaign id."""
+    for index, value in enumerate(ids):
+        if not isinstance(value, str) or not value.strip():
+            raise validation_error(f"campaign_ids[{index}] must be a non-empty string")
+        if len(value) > MAX_ID_LENGTH:
+            raise validation_error(f"campaign_ids[{index}] is longer than {MAX_ID_LENGTH} characters")
+
+
 def _campaign_ids(data: dict[str, Any]) -> tuple[str, ...]:
     ids = data.get("campaign_ids")
     if ids is None:
@@ -40,11 +49,7 @@ def _campaign_ids(data: dict[str, Any]) -> tuple[str, ...]:
         raise validation_error("campaign_ids must be a list of strings")
     if not 2 <= len(ids) <= MAX_CAMPAIGNS:
         raise validation_error(f"campaign_ids must hold 2 to {MAX_CAMPAIGNS} campaign ids, got {len(ids)}")
-    for index, value in enumerate(ids):
-        if not isinstance(value, str) or not value.strip():
-            raise validation_error(f"campaign_ids[{index}] must be a non-empty string")
-        if len(value) > MAX_ID_LENGTH:
-            raise validation_error(f"campaign_ids[{index}] is longer than {MAX_ID_LENGTH} characters")
+    check_campaign_id_items(ids)
     if len(set(ids)) != len(ids):
         duplicates = sorted({value for value in ids if ids.count(value) > 1})
         raise validation_error(f"campaign_ids lists {', '.join(duplicates)} more than once")

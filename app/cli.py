@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from app import lag_command
 from app.errors import CampaignAnalyticsError
 from app.settings import Settings, load_settings
 
@@ -61,7 +62,11 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
         finally:
             await producer.stop()
 
-    count = asyncio.run(publish())
+    try:
+        count = asyncio.run(publish())
+    except OSError as exc:
+        # Covers unreadable files and a .gz file that is not gzip-compressed.
+        raise CampaignAnalyticsError(f"cannot read {path}: {exc}") from exc
     print(f"published {count} messages from {path} to {topic} at {settings.bootstrap_servers}")
 
 
@@ -101,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", metavar="FILE", help="path of an .ndjson or .ndjson.gz file")
     replay.add_argument("--topic", help="topic to publish to (default: the TOPIC_EVENTS setting, email-events)")
     replay.set_defaults(handler=_replay)
+
+    lag = commands.add_parser(
+        "lag",
+        help="print consumer lag per topic and partition; exit 3 past --max-lag or --max-age",
+        description="Print the lag of the consumer groups on each partition: committed offset (- when the "
+        "group has none), end offset, lag, and the age of the oldest unprocessed message. Exits with "
+        "status 3 when a partition is past --max-lag or --max-age, and 1 when Kafka does not respond.",
+    )
+    lag_command.add_arguments(lag)
+    lag.set_defaults(handler=lag_command.run)
     return parser
 
 
@@ -116,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(settings.log_level, settings.log_format == "json")
     try:
-        args.handler(settings, args)
+        # A handler may return its own exit status, as the lag command does past a threshold.
+        status = args.handler(settings, args)
     except CampaignAnalyticsError as exc:
         print(f"campaign-analytics: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ is not safe for concurrent use from several threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -84,6 +86,34 @@ class ClickHouse:
             except ClickHouseError as exc:
                 raise StorageError(str(exc)) from exc
 
+    def raw_query(self, sql: str, parameters: dict[str, Any] | None = None, fmt: str = "TabSeparated") -> bytes:
+        """Run a query and return ClickHouse's own output in format ``fmt``."""
+        with self._lock:
+            try:
+                return self.client.raw_query(sql, parameters=parameters, fmt=fmt)
+            except ClickHouseError as exc:
+                raise StorageError(str(exc)) from exc
+
+    @contextlib.contextmanager
+    def raw_stream(self, sql: str, parameters: dict[str, Any] | None, fmt: str) -> Iterator[io.RawIOBase]:
+        """Open ClickHouse's output of ``sql`` in format ``fmt`` as a file to read in chunks.
+
+        The lock is held until the stream is closed, so a long stream blocks every
+        other call on this object: give long exports a ClickHouse object of their
+        own. chDB streams only formats without a global header or footer (CSV,
+        TabSeparated, JSONEachRow, RowBinary, Native) block by block and builds
+        any other format whole in memory first (clickhouse-connect 1.12).
+        """
+        with self._lock:
+            try:
+                stream = self.client.raw_stream(sql, parameters=parameters, fmt=fmt)
+            except ClickHouseError as exc:
+                raise StorageError(str(exc)) from exc
+            try:
+                yield _TranslatedStream(stream)
+            finally:
+                stream.close()
+
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call one of this object's methods in a worker thread, off the event loop."""
         return await asyncio.to_thread(function, *args, **kwargs)
@@ -91,6 +121,28 @@ class ClickHouse:
     def close(self) -> None:
         with self._lock:
             self.client.close()
+
+
+class _TranslatedStream(io.RawIOBase):
+    """A readable stream that raises StorageError for ClickHouse errors in the middle of the output."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except ClickHouseError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _database_from_dsn(dsn: str) -> str:

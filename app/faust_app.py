@@ -1,6 +1,6 @@
 """The Faust app: agents for the low-volume topics.
 
-``campaign-updates`` (and, later, export requests) are consumed by Faust
+``campaign-updates`` and ``analytics-export-requests`` are consumed by Faust
 agents. The high-volume ``email-events`` topic is consumed by
 ``streams.ingest.EventIngestor`` in the same process, for the reason given there.
 """
@@ -13,11 +13,14 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaProducer
 
+from app import metrics
 from app.clickhouse import ClickHouse
 from app.settings import Settings
+from app.storage import open_storage
 from streams.campaigns import CAMPAIGN_COLUMNS, parse_campaign_update
 from streams.dlq import dead_letter_value
 from streams.events import InvalidEvent
+from streams.exports import ExportWorker, register_export_agent
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ def create_faust_app(settings: Settings, clickhouse: ClickHouse, producer: AIOKa
     session_seconds = settings.kafka_group_session_timeout_ms / 1000
     app = faust.App(
         settings.consumer_group,
+        datadir=str(settings.data_dir / "faust"),
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
         store="memory://",
         web_enabled=False,
@@ -60,7 +64,13 @@ def create_faust_app(settings: Settings, clickhouse: ClickHouse, producer: AIOKa
                         "campaign update rejected: topic=%s partition=%s offset=%s reason=%s",
                         message.topic, message.partition, message.offset, error.reason,
                     )
+                    metrics.STATE.record_rejected(message.topic, error.reason)
+                    metrics.DEAD_LETTERS.labels(message.topic).inc()
             if rows:
                 await clickhouse.run(clickhouse.insert_columns, "campaigns", list(zip(*rows)), CAMPAIGN_COLUMNS)
 
+    export_worker = ExportWorker(
+        settings, clickhouse, open_storage(settings), producer, lambda: ClickHouse(settings.clickhouse_dsn)
+    )
+    register_export_agent(app, export_worker, settings)
     return app

@@ -14,8 +14,10 @@ often an event is inserted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from app.clickhouse import ClickHouse
+from app.cluster_schema import ClusterDDL, created_tables
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +161,39 @@ ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY (workspace_id, campaign_id)
 """
 
+# Export jobs. A job's state changes by inserting a new row with a higher
+# ``version``, and readers take the row with the highest version, so the API
+# and the export workers never update rows in place.
+_EXPORT_JOBS = f"""
+CREATE TABLE IF NOT EXISTS export_jobs (
+    workspace_id LowCardinality(String),
+    export_id String,
+    version UInt64 COMMENT 'microseconds since 1970, raised on every change; the highest version is the current state',
+    status LowCardinality(String),
+    export_type LowCardinality(String),
+    format LowCardinality(String),
+    request String COMMENT 'the validated request as JSON',
+    idempotency_key String,
+    request_fingerprint String COMMENT 'SHA-256 of the request body, to detect a reused Idempotency-Key',
+    object_key String,
+    estimated_rows UInt64,
+    rows_written Nullable(UInt64),
+    file_size_bytes Nullable(UInt64),
+    error_code String,
+    error_message String,
+    failed_before_start UInt8 COMMENT '1 when the job could not be queued, so a retried POST may queue it again',
+    attempts UInt32,
+    lease_owner String,
+    lease_expires_at Nullable({TIME}),
+    created_at {TIME},
+    estimated_completion {TIME},
+    started_at Nullable({TIME}),
+    completed_at Nullable({TIME})
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (workspace_id, export_id)
+"""
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "raw events, per-message state, hourly rollups, campaigns", [
         _RAW_EVENTS,
@@ -168,6 +203,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         _ACTIVITY_HOURLY_VIEW,
         _CAMPAIGNS,
     ]),
+    (2, "export jobs", [_EXPORT_JOBS]),
 ]
 
 _MIGRATIONS_TABLE = """
@@ -186,19 +222,22 @@ def applied_versions(clickhouse: ClickHouse) -> set[int]:
     return {int(row["version"]) for row in rows}
 
 
-def migrate(clickhouse: ClickHouse, raw_event_retention_days: int) -> list[int]:
+def migrate(clickhouse: ClickHouse, raw_event_retention_days: int, cluster: str | None = None) -> list[int]:
     """Apply the migrations not applied yet and set the raw-event retention.
 
+    With ``cluster`` (CLICKHOUSE_CLUSTER) every statement runs in its cluster
+    form: Replicated tables behind Distributed ones (``app.cluster_schema``).
     Returns the versions applied by this call.
     """
-    clickhouse.command(_MIGRATIONS_TABLE)
+    apply = _statement_runner(clickhouse, cluster)
+    apply(_MIGRATIONS_TABLE)
     done = applied_versions(clickhouse)
     applied: list[int] = []
     for version, description, statements in MIGRATIONS:
         if version in done:
             continue
         for statement in statements:
-            clickhouse.command(statement)
+            apply(statement)
         clickhouse.command(
             "INSERT INTO schema_migrations (version, description) VALUES ({version:UInt32}, {description:String})",
             {"version": version, "description": description},
@@ -208,7 +247,27 @@ def migrate(clickhouse: ClickHouse, raw_event_retention_days: int) -> list[int]:
 
     # Retention is a setting, so it is applied on every start rather than in a
     # migration. Dropping old raw rows leaves the aggregates untouched.
-    clickhouse.command(
+    apply(
         f"ALTER TABLE email_events MODIFY TTL toDateTime(occurred_at) + INTERVAL {int(raw_event_retention_days)} DAY"
     )
     return applied
+
+
+def all_statements() -> list[str]:
+    """Return every single-node DDL statement of the schema, the migrations table first."""
+    return [_MIGRATIONS_TABLE, *(statement for _, _, statements in MIGRATIONS for statement in statements)]
+
+
+def _statement_runner(clickhouse: ClickHouse, cluster: str | None) -> Callable[[str], None]:
+    if cluster is None:
+        return clickhouse.command
+
+    ddl = ClusterDDL(cluster, clickhouse.database, created_tables(all_statements()))
+    for statement in ddl.prologue():
+        clickhouse.command(statement)
+
+    def apply(statement: str) -> None:
+        for cluster_statement in ddl.translate(statement):
+            clickhouse.command(cluster_statement)
+
+    return apply

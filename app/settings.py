@@ -46,9 +46,42 @@ class Settings(BaseSettings):
         default=None, description="http(s)://user:password@host:8123/database or chdb:///path"
     )
     raw_event_retention_days: int = Field(default=400, ge=1)
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        description="Name of a ClickHouse cluster (remote_servers) for Replicated and Distributed tables; "
+        "unset: single-node tables",
+    )
 
-    export_storage_url: str | None = None
+    export_storage_url: str | None = Field(
+        default=None, description="s3://bucket/prefix or file:///path; unset means DATA_DIR/exports"
+    )
     s3_endpoint_url: str | None = None
+    export_url_expiry_seconds: int = Field(
+        default=3600,
+        ge=60,
+        # SigV4 presigned URLs cannot live longer than seven days.
+        le=7 * 24 * 3600,
+        description="Lifetime of a download URL",
+    )
+    export_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of local download links; unset: a random key kept in DATA_DIR/export-signing-key",
+    )
+    export_part_size_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        # S3 rejects multipart parts smaller than 5 MiB, except the last one.
+        ge=5 * 1024 * 1024,
+        le=5 * 1024 * 1024 * 1024,
+        description="Size of one multipart upload part",
+    )
+    export_lease_seconds: float = Field(
+        default=60.0, ge=1, description="A worker that has not renewed its lease on a job for this long is presumed dead"
+    )
+    export_max_attempts: int = Field(default=3, ge=1, description="Runs of one export before it is marked failed")
+    export_queue_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="An export no worker has started within this time is marked failed"
+    )
+    export_concurrency: int = Field(default=2, ge=1, le=64, description="Exports one worker runs at the same time")
 
     api_keys: SecretStr | None = Field(default=None, description="workspace_id:key pairs, comma-separated")
     api_keys_file: Path | None = None
@@ -58,6 +91,21 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    operator_api_keys: SecretStr | None = Field(
+        default=None, description="Bearer keys of the operator endpoints (/api/v1/ops/...), comma-separated"
+    )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Port of the worker's /metrics, /healthz and /readyz server; 0 turns the server off",
+    )
+    lag_refresh_seconds: float = Field(default=5.0, gt=0, description="Seconds between consumer lag measurements")
+    shutdown_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A shutdown still running after this many seconds exits at once"
+    )
 
     batch_max_events: int = Field(default=20_000, ge=1, description="Events per ClickHouse insert, at most")
     batch_max_seconds: float = Field(default=0.5, gt=0, description="Seconds a batch waits to fill, at most")
@@ -86,6 +134,12 @@ class Settings(BaseSettings):
         url = self.clickhouse_url.get_secret_value() if self.clickhouse_url else None
         if url and urlsplit(url).scheme not in ("http", "https", "chdb"):
             raise ValueError("CLICKHOUSE_URL must start with http://, https:// or chdb://")
+        if self.export_storage_url:
+            parts = urlsplit(self.export_storage_url)
+            if parts.scheme not in ("s3", "file"):
+                raise ValueError("EXPORT_STORAGE_URL must start with s3:// (s3://bucket/prefix) or file:// (file:///path)")
+            if parts.scheme == "s3" and not parts.netloc:
+                raise ValueError("EXPORT_STORAGE_URL s3:// needs a bucket name: s3://bucket/prefix")
         return self
 
     @property
@@ -103,6 +157,13 @@ class Settings(BaseSettings):
         if self.clickhouse_url:
             return self.clickhouse_url.get_secret_value()
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def export_storage(self) -> str:
+        """EXPORT_STORAGE_URL, or ``file://`` of ``DATA_DIR/exports`` when unset."""
+        if self.export_storage_url:
+            return self.export_storage_url
+        return (self.data_dir / "exports").resolve().as_uri()
 
     def api_key_map(self) -> dict[str, str]:
         """Return ``{key: workspace_id}`` from API_KEYS and API_KEYS_FILE."""
@@ -127,6 +188,12 @@ class Settings(BaseSettings):
                 )
             keys[key] = workspace_id
         return keys
+
+    def operator_keys(self) -> list[str]:
+        """Return the keys of OPERATOR_API_KEYS; an empty list turns the operator endpoints off."""
+        if not self.operator_api_keys:
+            return []
+        return [key.strip() for key in self.operator_api_keys.get_secret_value().split(",") if key.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -16,6 +16,14 @@ from app.clickhouse import ClickHouse
 from app.schema import migrate
 
 RAW_EVENT_RETENTION_DAYS = 400
+# boto3 needs credentials even for moto; these reach only the moto server below.
+S3_TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +42,35 @@ def bootstrap_servers() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 with fake credentials in this process's environment.
+
+    TEST_S3_ENDPOINT_URL names another S3 store instead (the Docker tests'
+    MinIO), whose credentials the environment already holds.
+    """
+    external = os.environ.get("TEST_S3_ENDPOINT_URL")
+    if external:
+        yield external
+        return
+
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in S3_TEST_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
 def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouse]:
-    client = ClickHouse("chdb://" + str(tmp_path_factory.mktemp("chdb")))
+    """chDB in a temporary folder, or the ClickHouse server named by TEST_CLICKHOUSE_URL (the Docker tests')."""
+    client = ClickHouse(os.environ.get("TEST_CLICKHOUSE_URL") or "chdb://" + str(tmp_path_factory.mktemp("chdb")))
     migrate(client, RAW_EVENT_RETENTION_DAYS)
     yield client
     client.close()

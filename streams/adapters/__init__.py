@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from streams.canonical_decoder import decode_canonical
 from streams.adapters import brevo, mailgun, postmark, sendgrid, ses
 from streams.adapters.metadata import MetadataKeys
 from streams.adapters.payload import json_type, parse_each
+from streams.canonical_decoder import decode_canonical
 from streams.events import EmailEvent, InvalidEvent, parse_canonical
 
 __all__ = ["ADAPTERS", "Adapter", "MetadataKeys", "decode_message", "parse_envelope"]

@@ -6,7 +6,7 @@ from starlette.testclient import TestClient
 
 __all__ = ["API_KEYS", "WORKSPACE_COUNT", "TestClient", "workspace_id", "workspace_key"]
 
-WORKSPACE_COUNT = 100
+WORKSPACE_COUNT = 200
 
 
 def workspace_id(number: int) -> str:

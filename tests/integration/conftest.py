@@ -89,7 +89,19 @@ class Pipeline:
 
 
 @pytest.fixture(scope="session")
-def pipeline(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def export_bucket(s3_endpoint: str) -> str:
+    """A bucket on the session's moto S3 server for the pipeline's exports."""
+    import boto3
+
+    name = f"pipeline-exports-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def pipeline(
+    bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, export_bucket: str
+) -> Iterator[Pipeline]:
     data_dir = tmp_path_factory.mktemp("pipeline")
     port = free_port()
     group = f"ca-test-{uuid.uuid4().hex[:8]}"
@@ -103,8 +115,14 @@ def pipeline(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -
         "CONSUMER_GROUP": group,
         "BATCH_MAX_SECONDS": "0.2",
         "LOG_LEVEL": "INFO",
+        "EXPORT_STORAGE_URL": f"s3://{export_bucket}/exports",
+        "S3_ENDPOINT_URL": s3_endpoint,
     }
     env.pop("CLICKHOUSE_URL", None)
+    server_url = os.environ.get("TEST_CLICKHOUSE_URL")
+    if server_url:
+        # The Docker tests' ClickHouse server, in a database of the pipeline's own.
+        env["CLICKHOUSE_URL"] = server_url.rstrip("/") + "_pipeline"
     log = data_dir / "service.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
