@@ -19,6 +19,8 @@ _ERROR_CODES = [
     "WORKSPACE_NOT_FOUND",
     "INTERNAL_ERROR",
     "SERVICE_UNAVAILABLE",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
 ]
 
 _COUNT = {"type": "integer", "minimum": 0}
