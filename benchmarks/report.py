@@ -1,9 +1,11 @@
-"""The results page of the ingestion benchmark, rendered as Markdown."""
+"""The results page of the benchmark, rendered as Markdown: ingestion, export and the machine."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.export_report import export_sections
+from benchmarks.export_throughput import ExportResults
 from benchmarks.ingestion import IngestionRun, TableCount
 from benchmarks.measurement import Measurement
 from benchmarks.stages import StageTime
@@ -16,8 +18,7 @@ BATCHED_VERSUS_CEILING_TARGET = 1 / 3
 
 
 @dataclass(frozen=True)
-class BenchmarkResults:
-    command: str
+class IngestionResults:
     events: int
     events_per_batched_message: int
     partitions: int
@@ -32,9 +33,6 @@ class BenchmarkResults:
     ingest_batched: IngestionRun
     stored: dict[str, TableCount]
     stages: list[StageTime]
-    peak_rss_mib: float
-    broker_peak_rss_mib: float | None
-    machine: list[tuple[str, str]]
 
     @property
     def single_versus_faust(self) -> float:
@@ -49,7 +47,7 @@ def _verdict(value: float, target: float) -> str:
     return "PASS" if value >= target else "MISS"
 
 
-def _throughput_rows(results: BenchmarkResults) -> list[str]:
+def _throughput_rows(results: IngestionResults) -> list[str]:
     runs = [
         results.ceiling_single,
         results.ceiling_batched,
@@ -69,7 +67,7 @@ def _throughput_rows(results: BenchmarkResults) -> list[str]:
     return rows
 
 
-def _target_rows(results: BenchmarkResults) -> list[str]:
+def _target_rows(results: IngestionResults) -> list[str]:
     single = results.single_versus_faust
     batched = results.batched_versus_ceiling
     return [
@@ -82,7 +80,7 @@ def _target_rows(results: BenchmarkResults) -> list[str]:
     ]
 
 
-def _in_run_rows(results: BenchmarkResults) -> list[str]:
+def _in_run_rows(results: IngestionResults) -> list[str]:
     rows = [
         "| run | batches | mean events per batch | largest batch | measured seconds "
         "| build_columns + insert seconds | share |",
@@ -98,47 +96,52 @@ def _in_run_rows(results: BenchmarkResults) -> list[str]:
     return rows
 
 
-def _stage_rows(results: BenchmarkResults) -> list[str]:
+def _stage_rows(results: IngestionResults) -> list[str]:
     rows = ["| stage | µs per event | events/s on its own |", "|---|---:|---:|"]
     for stage in results.stages:
         rows.append(f"| {stage.stage} | {stage.microseconds_per_event:.1f} | {stage.events_per_second:,.0f} |")
     return rows
 
 
-def _stored_rows(results: BenchmarkResults) -> list[str]:
+def _stored_rows(results: IngestionResults) -> list[str]:
     rows = ["| run | rows in email_events | distinct event keys | events produced |", "|---|---:|---:|---:|"]
     for shape, count in results.stored.items():
         rows.append(f"| {shape} | {count.rows:,} | {count.distinct_event_keys:,} | {results.events:,} |")
     return rows
 
 
-def render(results: BenchmarkResults) -> str:
-    """Return the whole results page."""
-    broker_rss = (
-        f"{results.broker_peak_rss_mib:,.0f} MiB" if results.broker_peak_rss_mib is not None else "not available"
-    )
+@dataclass(frozen=True)
+class ResultsPage:
+    """Everything one run measured; a part that was skipped is None."""
+
+    command: str
+    ingestion: IngestionResults | None
+    export: ExportResults | None
+    peak_rss_mib: float
+    broker_peak_rss_mib: float | None
+    machine: list[tuple[str, str]]
+
+
+def ingestion_sections(results: IngestionResults) -> list[str]:
+    """Return the lines of the ingestion section, headed ``## Ingestion``."""
     produce = ", ".join(f"{shape} {seconds:.1f} s" for shape, seconds in results.produce_seconds.items())
-    lines = [
-        "# Ingestion benchmark",
-        "",
-        "This page is written by `benchmarks/run.py` (run it with `make bench`); edits are overwritten.",
-        "",
-        f"Command: `{results.command}`",
+    return [
+        "## Ingestion",
         "",
         f"{results.events:,} canonical events went to two topics of {results.partitions} partitions each on the "
         "embedded broker: one event per message (*single*), and the same events as JSON arrays of "
         f"{results.events_per_batched_message} events per message (*batched*). Each consumer below read "
         "a topic from the start in a new consumer group, one after the other, in one process.",
         "",
-        "## Throughput",
+        "### Throughput",
         "",
         *_throughput_rows(results),
         "",
-        "## Targets",
+        "### Targets",
         "",
         *_target_rows(results),
         "",
-        "## Where ingestion spends its time",
+        "### Where ingestion spends its time",
         "",
         "During the measured runs (`on_batch` reports build_columns plus the insert as one figure; "
         "the rest of the measured time is fetching, decoding and committing):",
@@ -149,21 +152,13 @@ def render(results: BenchmarkResults) -> str:
         "",
         *_stage_rows(results),
         "",
-        "## Stored rows",
+        "### Stored rows",
         "",
         "Counted in ClickHouse after each ingestion run; the tables were emptied between runs.",
         "",
         *_stored_rows(results),
         "",
-        "## Machine",
-        "",
-        "| | |",
-        "|---|---|",
-        *(f"| {label} | {value} |" for label, value in results.machine),
-        f"| peak RSS of the benchmark process | {results.peak_rss_mib:,.0f} MiB |",
-        f"| peak RSS of the broker process | {broker_rss} |",
-        "",
-        "## Method",
+        "### Method",
         "",
         "- Events: a seeded synthetic stream of about 20 campaigns in three workspaces; each message has "
         "its own lifecycle (sent, delivered or bounced, opens including privacy prefetches, clicks, "
@@ -180,6 +175,38 @@ def render(results: BenchmarkResults) -> str:
         f"{results.batch_max_events:,} events or {results.batch_max_seconds:g} s, writing to chDB in a "
         "temporary folder; a run ends when it has inserted every event.",
         "- Broker, consumers and chDB share the machine's cores, so the numbers are for this machine only.",
+        "",
+    ]
+
+
+def _skipped(title: str, option: str) -> list[str]:
+    return [f"## {title}", "", f"Not run (`{option}`).", ""]
+
+
+def render(page: ResultsPage) -> str:
+    """Return the whole results page."""
+    if page.broker_peak_rss_mib is not None:
+        broker_rss = f"{page.broker_peak_rss_mib:,.0f} MiB"
+    elif page.ingestion is None:
+        broker_rss = "no broker (ingestion not run)"
+    else:
+        broker_rss = "not available"
+    lines = [
+        "# Benchmark results",
+        "",
+        "This page is written by `benchmarks/run.py` (run it with `make bench`); edits are overwritten.",
+        "",
+        f"Command: `{page.command}`",
+        "",
+        *(ingestion_sections(page.ingestion) if page.ingestion else _skipped("Ingestion", "--skip-ingestion")),
+        *(export_sections(page.export) if page.export else _skipped("Export", "--skip-export")),
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in page.machine),
+        f"| peak RSS of the benchmark process | {page.peak_rss_mib:,.0f} MiB |",
+        f"| peak RSS of the broker process | {broker_rss} |",
         "",
     ]
     return "\n".join(lines)

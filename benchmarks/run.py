@@ -1,20 +1,26 @@
-"""Run the ingestion benchmark and write benchmarks/RESULTS.md.
+"""Run the ingestion and export benchmarks and write benchmarks/RESULTS.md.
 
-Usage: ``python -m benchmarks.run [--events N] [--batch-size N] [--results PATH] [--profile]``
-(``make bench`` runs it with the defaults).
+Usage: ``python -m benchmarks.run [--events N] [--batch-size N] [--export-rows N]
+[--export-repeats N] [--skip-ingestion] [--skip-export] [--results PATH] [--profile]``
+(``make bench`` runs both parts with the defaults).
 
-Steps, all in this process, against an embedded broker on a free 127.0.0.1
-port and chDB in a temporary folder:
+Steps, all in this process, with chDB in a temporary folder:
 
-1. Generate the events and produce them to a *single* topic (one event per
-   message) and a *batched* topic (JSON arrays of ``--batch-size`` events).
-2. Measure the aiokafka ceiling on both topics.
-3. Measure a per-event Faust agent on the single topic.
-4. Measure EventIngestor on the single topic, check the rows in ClickHouse,
-   empty the tables, then the same on the batched topic.
-5. Time each ingestion stage on its own (and, with ``--profile``, profile one
-   more ingestion run of the single topic).
-6. Write and print the results page.
+1. Ingestion, against an embedded broker on a free 127.0.0.1 port:
+
+   a. Generate the events and produce them to a *single* topic (one event per
+      message) and a *batched* topic (JSON arrays of ``--batch-size`` events).
+   b. Measure the aiokafka ceiling on both topics.
+   c. Measure a per-event Faust agent on the single topic.
+   d. Measure EventIngestor on the single topic, check the rows in ClickHouse,
+      empty the tables, then the same on the batched topic.
+   e. Time each ingestion stage on its own (and, with ``--profile``, profile one
+      more ingestion run of the single topic).
+
+2. Export, without Kafka: fill the raw table with ``--export-rows`` events in
+   ClickHouse, then measure the product's CSV and Parquet exports against
+   ClickHouse writing the same files itself (:mod:`benchmarks.export_throughput`).
+3. Write and print the results page.
 
 Topic names and consumer groups carry a random suffix, so runs never share
 state. The broker, the clients and chDB are stopped on every exit path.
@@ -52,6 +58,7 @@ from app.settings import Settings, load_settings
 from app.topics import ensure_topics
 from benchmarks.baselines import measure_ceiling, measure_faust_agent
 from benchmarks.events import batch_values, generate_events
+from benchmarks.export_throughput import ExportResults, measure_export_throughput
 from benchmarks.ingestion import (
     IngestionRun,
     TableCount,
@@ -61,13 +68,15 @@ from benchmarks.ingestion import (
 )
 from benchmarks.machine import machine_details, peak_rss_mib, process_peak_rss_mib
 from benchmarks.measurement import BenchmarkError
-from benchmarks.report import BenchmarkResults, render
+from benchmarks.report import IngestionResults, ResultsPage, render
 from benchmarks.stages import time_stages
 
 logger = logging.getLogger("benchmarks")
 
 DEFAULT_EVENTS = 200_000
 DEFAULT_BATCH_SIZE = 100
+DEFAULT_EXPORT_ROWS = 1_000_000
+DEFAULT_EXPORT_REPEATS = 3
 RESULTS_PATH = Path(__file__).resolve().with_name("RESULTS.md")
 PRODUCER_LINGER_MS = 5
 PROFILE_TOP_FUNCTIONS = 25
@@ -77,6 +86,10 @@ PROFILE_TOP_FUNCTIONS = 25
 class Options:
     events: int
     batch_size: int
+    export_rows: int
+    export_repeats: int
+    skip_ingestion: bool
+    skip_export: bool
     results: Path
     profile: bool
     command: str
@@ -85,7 +98,8 @@ class Options:
 def parse_options(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
-        description="Measure event ingestion against a plain aiokafka consumer and a per-event Faust agent.",
+        description="Measure event ingestion against a plain aiokafka consumer and a per-event Faust agent, "
+        "and CSV and Parquet exports against ClickHouse writing the same files itself.",
     )
     parser.add_argument(
         "--events", type=int, default=DEFAULT_EVENTS,
@@ -94,6 +108,24 @@ def parse_options(argv: Sequence[str]) -> Options:
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
         help=f"events per message on the batched topic (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--export-rows", type=int, default=DEFAULT_EXPORT_ROWS,
+        help="number of events inserted into ClickHouse and exported in each format "
+        f"(default {DEFAULT_EXPORT_ROWS:,})",
+    )
+    parser.add_argument(
+        "--export-repeats", type=int, default=DEFAULT_EXPORT_REPEATS,
+        help="runs of each export and baseline, of which the fastest time and the largest RSS growth are kept "
+        f"(default {DEFAULT_EXPORT_REPEATS})",
+    )
+    parser.add_argument(
+        "--skip-ingestion", action="store_true",
+        help="run only the export part, so the results page contains no ingestion figures",
+    )
+    parser.add_argument(
+        "--skip-export", action="store_true",
+        help="run only the ingestion part, so the results page contains no export figures",
     )
     parser.add_argument(
         "--results", type=Path, default=RESULTS_PATH, help=f"where to write the results page (default {RESULTS_PATH})"
@@ -107,8 +139,28 @@ def parse_options(argv: Sequence[str]) -> Options:
         parser.error(f"--events must be at least 1, got {args.events}")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.export_rows < 1:
+        parser.error(f"--export-rows must be at least 1, got {args.export_rows}")
+    if args.export_repeats < 1:
+        parser.error(f"--export-repeats must be at least 1, got {args.export_repeats}")
+    if args.skip_ingestion and args.skip_export:
+        parser.error("--skip-ingestion and --skip-export together leave nothing to run; drop one of them")
     command = shlex.join(["python", "-m", "benchmarks.run", *argv])
-    return Options(args.events, args.batch_size, args.results, args.profile, command)
+    return Options(
+        args.events, args.batch_size, args.export_rows, args.export_repeats, args.skip_ingestion,
+        args.skip_export, args.results, args.profile, command,
+    )
+
+
+def clickhouse_dsn(workdir: Path) -> str:
+    """Return the chDB of the run: one folder, because chDB opens one data path per process."""
+    return f"chdb://{workdir / 'clickhouse'}"
+
+
+def send_start() -> dt.datetime:
+    """Return yesterday at midnight UTC: benchmark events start then, so the raw-table TTL keeps them all."""
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - dt.timedelta(days=1)
 
 
 def benchmark_settings(run_id: str, bootstrap_servers: str, workdir: Path, shape: str, group: str) -> Settings:
@@ -116,7 +168,7 @@ def benchmark_settings(run_id: str, bootstrap_servers: str, workdir: Path, shape
     prefix = f"benchmark-{run_id}"
     return load_settings(
         kafka_bootstrap_servers=bootstrap_servers,
-        clickhouse_url=f"chdb://{workdir / 'clickhouse'}",
+        clickhouse_url=clickhouse_dsn(workdir),
         data_dir=workdir,
         topic_events=f"{prefix}-events-{shape}",
         topic_events_dlq=f"{prefix}-events-dlq",
@@ -164,8 +216,13 @@ async def profile_ingestion(
     print(output.getvalue())
 
 
-async def run_benchmark(options: Options, broker: EmbeddedBroker, workdir: Path) -> BenchmarkResults:
-    """Produce, measure every consumer, check the stored rows and return the results."""
+async def run_benchmark(
+    options: Options, broker: EmbeddedBroker, workdir: Path
+) -> tuple[IngestionResults, float | None]:
+    """Produce, measure every consumer and check the stored rows.
+
+    Returns the results and the broker's peak RSS in MiB (None where /proc does not show it).
+    """
     # SIGTERM cancels the run like Ctrl-C does, so every cleanup step below runs.
     main_task = asyncio.current_task()
     assert main_task is not None  # asyncio.run runs this coroutine as a task
@@ -176,11 +233,9 @@ async def run_benchmark(options: Options, broker: EmbeddedBroker, workdir: Path)
     single = benchmark_settings(run_id, bootstrap, workdir, "single", "single")
     batched = benchmark_settings(run_id, bootstrap, workdir, "batched", "batched")
 
-    # Step 1: events and topics. Sending starts yesterday at midnight UTC, so the
-    # raw-table retention TTL never drops a benchmark row.
-    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Step 1: events and topics.
     logger.info("generating %s events", options.events)
-    events = generate_events(options.events, send_start=today - dt.timedelta(days=1))
+    events = generate_events(options.events, send_start=send_start())
     single_values = [event.value for event in events]
     batched_values = batch_values(events, options.batch_size)
     del events
@@ -236,8 +291,7 @@ async def run_benchmark(options: Options, broker: EmbeddedBroker, workdir: Path)
 
         broker_rss = process_peak_rss_mib(broker.pid) if broker.pid else None
 
-    return BenchmarkResults(
-        command=options.command,
+    results = IngestionResults(
         events=options.events,
         events_per_batched_message=options.batch_size,
         partitions=single.topic_partitions,
@@ -251,10 +305,18 @@ async def run_benchmark(options: Options, broker: EmbeddedBroker, workdir: Path)
         ingest_batched=ingestion["batched"],
         stored=stored,
         stages=stages,
-        peak_rss_mib=peak_rss_mib(),
-        broker_peak_rss_mib=broker_rss,
-        machine=machine_details(),
     )
+    return results, broker_rss
+
+
+def run_ingestion(options: Options, workdir: Path) -> tuple[IngestionResults, float | None]:
+    """Start the embedded broker, run the ingestion part and stop the broker on every exit path."""
+    broker = EmbeddedBroker(free_port(), log_file=workdir / "broker.log")
+    try:
+        broker.start()
+        return asyncio.run(run_benchmark(options, broker, workdir))
+    finally:
+        broker.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -263,22 +325,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Outside the event loop, SIGTERM raises KeyboardInterrupt too, so the broker
     # child, which runs in its own session and gets no terminal signals, is stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    ingestion: IngestionResults | None = None
+    broker_rss: float | None = None
+    export: ExportResults | None = None
     with tempfile.TemporaryDirectory(prefix="campaign-analytics-benchmark-") as folder:
         workdir = Path(folder)
-        broker = EmbeddedBroker(free_port(), log_file=workdir / "broker.log")
         try:
-            broker.start()
-            results = asyncio.run(run_benchmark(options, broker, workdir))
+            if not options.skip_ingestion:
+                ingestion, broker_rss = run_ingestion(options, workdir)
+            if not options.skip_export:
+                export_folder = workdir / "export"
+                export_folder.mkdir()
+                export = measure_export_throughput(
+                    clickhouse_dsn(workdir), export_folder, options.export_rows, options.export_repeats,
+                    send_start(),
+                )
         except (BenchmarkError, CampaignAnalyticsError) as exc:
             logger.error("benchmark failed: %s", exc)
             return 1
         except (KeyboardInterrupt, asyncio.CancelledError):
             logger.error("benchmark interrupted; no results written")
             return 130
-        finally:
-            broker.stop()
 
-    page = render(results)
+    page = render(
+        ResultsPage(
+            command=options.command,
+            ingestion=ingestion,
+            export=export,
+            peak_rss_mib=peak_rss_mib(),
+            broker_peak_rss_mib=broker_rss,
+            machine=machine_details(),
+        )
+    )
     options.results.write_text(page)
     print(page)
     logger.info("results written to %s", options.results)

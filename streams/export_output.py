@@ -71,12 +71,13 @@ def _count_csv_records(chunk: bytes, inside_quotes: bool) -> tuple[int, bool]:
     quote (``""``) flips the state twice, so counting quotes suffices.
     """
     data = np.frombuffer(chunk, dtype=np.uint8)
-    quotes = np.cumsum(data == ord('"'), dtype=np.int64)
-    if inside_quotes:
-        quotes += 1
-    outside = (quotes & 1) == 0
-    records = int(np.count_nonzero((data == ord("\n")) & outside))
-    ends_inside = bool(quotes[-1] & 1) if len(quotes) else inside_quotes
+    quote_positions = np.flatnonzero(data == ord('"'))
+    newline_positions = np.flatnonzero(data == ord("\n"))
+    # The number of quotes before each line break tells whether it is inside a
+    # quoted field; searching sorted positions avoids a cumulative sum over every byte.
+    quotes_before = np.searchsorted(quote_positions, newline_positions) + int(inside_quotes)
+    records = int(np.count_nonzero((quotes_before & 1) == 0))
+    ends_inside = bool((len(quote_positions) + int(inside_quotes)) & 1)
     return records, ends_inside
 
 
