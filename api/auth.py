@@ -17,8 +17,10 @@ def authorize(request: Request, workspace_id: str) -> None:
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not header:
         raise ApiError(401, "UNAUTHORIZED", "missing API key: send the header 'Authorization: Bearer <key>'")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "UNAUTHORIZED", "the Authorization header must be 'Bearer <key>'")
 
     keys: dict[str, str] = request.app.state.api_keys
     owner = None

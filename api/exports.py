@@ -29,6 +29,7 @@ from api.export_validation import parse_export_request
 from api.validation import read_json_object
 from app.clickhouse import ClickHouse
 from app.export_jobs import EXPORT_FAILED, ExportJob, ExportJobStore, now_ms, stall_reason
+from app.metrics import record_export_job
 from app.storage import ExportStorage, ExportStorageError, open_storage
 from app.storage.local import InvalidLink, LocalStorage
 from streams.exports import export_message
@@ -190,7 +191,10 @@ async def create_export(request: Request) -> Response:
             "retry the request in a few seconds"
         )
         await clickhouse.run(store.save, job.failed(message, before_start=True))
+        record_export_job("failed", job.format)
         return error_response(503, EXPORT_FAILED, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    record_export_job("processing", job.format)
 
     logger.info("export queued: workspace=%s export_id=%s type=%s format=%s", workspace_id, export_id, job.export_type, job.format)
     return _accepted(job, request, replayed=False)
@@ -198,7 +202,9 @@ async def create_export(request: Request) -> Response:
 
 def _accepted(job: ExportJob, request: Request, replayed: bool) -> JSONResponse:
     location = str(request.url_for("get_export", workspace_id=job.workspace_id, export_id=job.export_id))
-    response = envelope(job_view(job, None, str(request.base_url)), status_code=202)
+    # A replayed request for a finished job gets its download link, as GET would.
+    storage = _storage(request) if job.status == "completed" else None
+    response = envelope(job_view(job, storage, str(request.base_url)), status_code=202)
     response.headers["Location"] = location
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

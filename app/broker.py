@@ -7,9 +7,13 @@ real Kafka cluster works the same way through ``KAFKA_BOOTSTRAP_SERVERS``.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 5.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -35,6 +40,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this child when the process that started it dies, even by SIGKILL.
+
+    The signal goes out when the starting thread ends, so the broker must be
+    started from a thread that lives as long as the process (the main thread).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _accepts_connections(host: str, port: int) -> bool:
@@ -91,8 +106,13 @@ class EmbeddedBroker:
         try:
             # start_new_session keeps a terminal's Ctrl-C away from the child,
             # so the parent decides the shutdown order and stops it last.
+            on_linux_main_thread = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
             self._process = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if on_linux_main_thread else None,
             )
         finally:
             if self.log_file:
@@ -123,6 +143,12 @@ class EmbeddedBroker:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT_SECONDS)
         logger.info("embedded broker stopped")
+
+    def kill(self) -> None:
+        """Kill the child at once, for a forced exit that cannot wait."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

@@ -29,7 +29,7 @@ async def load_demo_data(settings: Settings, clickhouse: ClickHouse, producer: A
     The marker file is written only after the events are stored. The embedded
     broker keeps messages in memory, so a stop before that point loses what was
     not stored yet, and the next start publishes the demo again, which the
-    content-keyed counting absorbs. A store that holds other workspaces' data
+    content-keyed counting absorbs. A store that contains other workspaces' data
     is left alone.
     """
     marker = settings.data_dir / MARKER_NAME
@@ -41,7 +41,7 @@ async def load_demo_data(settings: Settings, clickhouse: ClickHouse, producer: A
         {"demo": list(DEMO_WORKSPACES)},
     )
     if rows[0]["n"]:
-        logger.info("the store holds data of other workspaces; demo data not loaded")
+        logger.info("the store contains data of other workspaces; demo data not loaded")
         return
 
     demo = resources.files("app.demo")

@@ -1,6 +1,6 @@
 """The ``campaign-analytics lag`` command: consumer lag per group, topic and partition.
 
-It prints a table (or with ``--json`` the document that ``GET /api/v1/ops/lag``
+It prints a table (or with ``--json`` the ``data`` object that ``GET /api/v1/ops/lag``
 returns) and exits with :data:`EXIT_LAGGING` when a partition is past
 ``--max-lag`` or ``--max-age``, so cron jobs and probes can use it as it is.
 """
@@ -26,19 +26,40 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 NO_VALUE = "-"
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--max-lag", type=int, metavar="MESSAGES",
+        "--max-lag", type=_non_negative_int, metavar="MESSAGES",
         help=f"exit with status {EXIT_LAGGING} when any partition lags by more than MESSAGES messages",
     )
     parser.add_argument(
-        "--max-age", type=float, metavar="SECONDS",
+        "--max-age", type=_non_negative_float, metavar="SECONDS",
         help=f"exit with status {EXIT_LAGGING} when any partition's oldest unprocessed message is older "
         "than SECONDS (from its Kafka timestamp)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
+        "--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
         help=f"give up when Kafka does not respond within SECONDS (default {DEFAULT_TIMEOUT_SECONDS:.0f})",
     )
 

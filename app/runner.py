@@ -91,7 +91,9 @@ class Process:
         # Step 1: broker.
         if settings.embedded_broker:
             self.broker = EmbeddedBroker(settings.embedded_broker_port, log_file=settings.data_dir / "broker.log")
-            await asyncio.to_thread(self.broker.start)
+            # Started from the loop's own (main) thread, so Linux kills the broker
+            # when this process dies; the wait for its port is short and only at startup.
+            self.broker.start()
 
         # Step 2: ClickHouse.
         self.clickhouse = await asyncio.to_thread(ClickHouse, settings.clickhouse_dsn)
@@ -204,7 +206,7 @@ async def serve(settings: Settings, *, with_worker: bool, with_api: bool, load_d
 
     def stop_children() -> None:
         if process.broker:
-            process.broker.stop()
+            process.broker.kill()
 
     def request_stop() -> None:
         if stop_requested.is_set():

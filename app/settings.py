@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         default=None, description="s3://bucket/prefix or file:///path; unset means DATA_DIR/exports"
     )
     s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint that download links point at; unset: S3_ENDPOINT_URL"
+    )
     export_url_expiry_seconds: int = Field(
         default=3600,
         ge=60,

@@ -38,6 +38,7 @@ from analytics.queries import summary_parameters, workspace_campaigns
 from app.clickhouse import ClickHouse
 from app.errors import StorageError
 from app.export_jobs import ExportJob, ExportJobStore, now_ms, stall_reason
+from app.metrics import record_export_job
 from app.settings import Settings
 from app.storage import ExportStorage, ExportStorageError
 from streams.export_output import Progress, write_export
@@ -179,6 +180,7 @@ class ExportWorker:
                 await asyncio.wait_for(asyncio.shield(self._save(released)), RELEASE_TIMEOUT_SECONDS)
             raise
         except _NoData as exc:
+            logger.info("export failed: export_id=%s: %s", job.export_id, exc)
             outcome = {"reason": str(exc)}
         except ExportStorageError as exc:
             logger.warning("export failed: export_id=%s: %s", job.export_id, exc)
@@ -198,13 +200,16 @@ class ExportWorker:
                 await heartbeat
 
         # Step 5: the final record, built after the heartbeat stopped so that its version is the highest.
+        export_format = request.format
         if "reason" in outcome:
             await self._save(state["job"].failed(str(outcome["reason"])))
+            record_export_job("failed", export_format, (now_ms() - started) / 1000)
             return
         completed = now_ms()
         await self._save(
             state["job"].changed(completed_at=completed, lease_owner="", lease_expires_at=None, **outcome)
         )
+        record_export_job("completed", export_format, (completed - started) / 1000)
         logger.info(
             "export completed: export_id=%s rows=%s bytes=%s seconds=%.2f",
             job.export_id, progress.rows, outcome["file_size_bytes"], (completed - started) / 1000,

@@ -24,6 +24,7 @@ def open_storage(settings: Settings) -> ExportStorage:
             settings.s3_endpoint_url,
             settings.export_url_expiry_seconds,
             settings.export_part_size_bytes,
+            settings.s3_public_endpoint_url,
         )
     if settings.export_signing_key:
         signing_key = settings.export_signing_key.get_secret_value().encode()

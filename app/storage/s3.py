@@ -101,7 +101,13 @@ class S3MultipartWriter(ObjectWriter):
 
 class S3Storage(ExportStorage):
     def __init__(
-        self, bucket: str, prefix: str, endpoint_url: str | None, url_expiry_seconds: int, part_size: int
+        self,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None,
+        url_expiry_seconds: int,
+        part_size: int,
+        public_endpoint_url: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -115,6 +121,13 @@ class S3Storage(ExportStorage):
             signature_version="s3v4",
         )
         self.client = self._session.client("s3", endpoint_url=endpoint_url, config=config)
+        # Links are signed for the address clients use, which differs from the
+        # service's own when the store sits on a private network (MinIO in compose).
+        self._signing_client = (
+            self._session.client("s3", endpoint_url=public_endpoint_url, config=config)
+            if public_endpoint_url
+            else self.client
+        )
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
@@ -153,7 +166,7 @@ class S3Storage(ExportStorage):
     def download_link(self, key: str, filename: str, now_ms: int, api_base_url: str) -> DownloadLink:
         lifetime = self._link_lifetime(now_ms)
         try:
-            url = self.client.generate_presigned_url(
+            url = self._signing_client.generate_presigned_url(
                 "get_object",
                 Params={
                     "Bucket": self.bucket,

@@ -242,6 +242,23 @@ def test_export_post_records_and_queues(harness: ExportHarness, clickhouse: Clic
     harness.run_queued()
 
 
+def test_export_jobs_are_counted(harness: ExportHarness, clickhouse: ClickHouse, settings: Settings, workspace: str) -> None:
+    from prometheus_client import REGISTRY
+
+    def jobs(status: str) -> float:
+        value = REGISTRY.get_sample_value("campaign_analytics_export_jobs_total", {"status": status, "format": "ndjson"})
+        return value or 0.0
+
+    two_campaigns(clickhouse, settings, workspace)
+    queued, completed = jobs("processing"), jobs("completed")
+    response = harness.post(workspace, {"export_type": "events", "format": "ndjson"})
+    assert response.status_code == 202, response.text
+    assert jobs("processing") == queued + 1
+
+    harness.run_queued()
+    assert jobs("completed") == completed + 1
+
+
 def test_export_estimate_grows_with_work(harness: ExportHarness, clickhouse: ClickHouse, settings: Settings, workspace: str) -> None:
     small = harness.post(workspace, {"export_type": "events", "format": "csv"}).json()["data"]
     insert(clickhouse, settings, [event(workspace, "big", f"m{index}", "sent") for index in range(300_000)])
