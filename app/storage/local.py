@@ -97,6 +97,8 @@ class LocalStorage(ExportStorage):
         return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
 
     def download_link(self, key: str, filename: str, now_ms: int, api_base_url: str) -> DownloadLink:
+        # NOTE: the link uses the address the request came to; behind a proxy
+        # that rewrites the host, clients get the internal address.
         expires = now_ms // 1000 + self._expiry_seconds
         url = f"{api_base_url.rstrip('/')}{FILES_ROUTE}{key}?expires={expires}&signature={self.signature(key, expires)}"
         return DownloadLink(url, expires * 1000)

@@ -34,6 +34,10 @@ Decisions:
 * One invalid event rejects the whole batch, so that the dead-letter topic keeps
   the original bytes whole and a message is never half counted
   (``payload.parse_each`` gives the reasoning).
+
+NOTE: an event without our campaign metadata counts as invalid, so a batch that
+mixes campaign mail with other mail (password resets) goes wholly to the
+dead-letter topic. Mailers should forward only campaign events.
 """
 
 from __future__ import annotations
