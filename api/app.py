@@ -35,7 +35,7 @@ def create_app(
 ) -> Starlette:
     """Build the API around already-open services; the caller owns their lifecycle.
 
-    Without ``producer`` an export POST answers 503; without ``export_storage``
+    Without ``producer`` an export POST returns 503; without ``export_storage``
     the storage EXPORT_STORAGE_URL names is opened on first use.
     """
     workspace = API_PREFIX + "/workspaces/{workspace_id}/analytics"

@@ -1,4 +1,4 @@
-"""Bearer API keys. A key belongs to one workspace and sees nothing of any other."""
+"""Bearer API keys. A key belongs to one workspace and reads nothing of any other."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from api.errors import ApiError
 def authorize(request: Request, workspace_id: str) -> None:
     """Raise unless the request carries a key of ``workspace_id``.
 
-    A valid key of another workspace gets 404, the same answer as a
+    A valid key of another workspace gets 404, the same response as a
     workspace that does not exist, so a key cannot probe which workspaces exist.
     """
     header = request.headers.get("authorization", "")

@@ -9,9 +9,10 @@ from importlib import resources
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from app.clickhouse import ClickHouse
-from app.lag import consumer_lag
+from app.lag_monitor import LagMonitor
 from app.publish import publish_lines, read_lines
 from app.settings import Settings
 
@@ -23,7 +24,9 @@ INGEST_TIMEOUT_SECONDS = 300.0
 POLL_SECONDS = 0.5
 
 
-async def load_demo_data(settings: Settings, clickhouse: ClickHouse, producer: AIOKafkaProducer) -> None:
+async def load_demo_data(
+    settings: Settings, clickhouse: ClickHouse, producer: AIOKafkaProducer, lag_monitor: LagMonitor
+) -> None:
     """Publish the demo events and wait until the worker has stored them all.
 
     The marker file is written only after the events are stored. The embedded
@@ -50,25 +53,27 @@ async def load_demo_data(settings: Settings, clickhouse: ClickHouse, producer: A
             producer, settings.topic_campaign_updates, read_lines(Path(campaigns)), key_field="campaign_id"
         )
         sent_events = await publish_lines(producer, settings.topic_events, read_lines(Path(events)))
-    logger.info("demo data published: campaigns=%s messages=%s; waiting until they are stored", sent_campaigns, sent_events)
+    logger.info(
+        "demo data published: campaign_updates=%s messages=%s; waiting until they are stored", sent_campaigns, sent_events
+    )
 
-    await _wait_until_consumed(settings)
+    await _wait_until_consumed(lag_monitor)
     marker.write_text("")
     logger.info("demo data stored")
 
 
-async def _wait_until_consumed(settings: Settings) -> None:
-    groups = [
-        (f"{settings.consumer_group}-ingest", settings.topic_events),
-        (settings.consumer_group, settings.topic_campaign_updates),
-    ]
+async def _wait_until_consumed(lag_monitor: LagMonitor) -> None:
+    # Measuring through the monitor also refreshes the lag that compare
+    # responses report, so the first answers do not show the demo as pending.
     deadline = time.monotonic() + INGEST_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        behind = 0
-        for group, topic in groups:
-            behind += sum(p.lag for p in await consumer_lag(settings.bootstrap_servers, group, [topic]))
-        if behind == 0:
-            return
+        try:
+            snapshot = await lag_monitor.measure()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            logger.warning("consumer lag could not be measured while loading the demo: %r", exc)
+        else:
+            if snapshot.total() == 0:
+                return
         await asyncio.sleep(POLL_SECONDS)
     logger.warning("demo data not fully stored after %.0f s; it will be published again on the next start",
                    INGEST_TIMEOUT_SECONDS)

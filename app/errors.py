@@ -1,7 +1,7 @@
 """The exception tree of campaign-analytics.
 
 CampaignAnalyticsError           root of every error this package raises
- +-- ConfigurationError          a setting is missing or invalid; the message says which
+ +-- ConfigurationError          a setting is missing or invalid, and the message names it
  +-- BrokerError                 the embedded broker could not start or stopped
  +-- StorageError                ClickHouse rejected or failed a statement
  +-- InvalidEvent                (streams.events) a message that cannot become an event

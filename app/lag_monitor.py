@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 
 from app.lag import LagReader, PartitionLag
 from app.settings import Settings
+from streams.ingest import ingest_group
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,6 @@ MEASURE_TIMEOUT_SECONDS = 10.0
 # A measurement older than this many refresh intervals is not "current" any
 # more: compare responses then report the lag as unknown.
 STALE_AFTER_REFRESHES = 3
-
-
-def ingest_group(settings: Settings) -> str:
-    """Return the consumer group of the event ingestor; ``streams.ingest`` names it the same way."""
-    return f"{settings.consumer_group}-ingest"
 
 
 def monitored_group_topics(settings: Settings) -> list[tuple[str, str]]:

@@ -91,8 +91,8 @@ class Process:
         # Step 1: broker.
         if settings.embedded_broker:
             self.broker = EmbeddedBroker(settings.embedded_broker_port, log_file=settings.data_dir / "broker.log")
-            # Started from the loop's own (main) thread, so Linux kills the broker
-            # when this process dies; the wait for its port is short and only at startup.
+            # Started from the main thread, so Linux kills the broker when this process
+            # dies. The wait for its port blocks the loop, but only during startup.
             self.broker.start()
 
         # Step 2: ClickHouse.
@@ -123,7 +123,7 @@ class Process:
 
         # Step 5: demo data.
         if self.load_demo:
-            await load_demo_data(settings, self.clickhouse, self.producer)
+            await load_demo_data(settings, self.clickhouse, self.producer, self.operations.lag)
 
         # Step 6: API.
         if self.with_api:

@@ -73,8 +73,8 @@ def _count_csv_records(chunk: bytes, inside_quotes: bool) -> tuple[int, bool]:
     data = np.frombuffer(chunk, dtype=np.uint8)
     quote_positions = np.flatnonzero(data == ord('"'))
     newline_positions = np.flatnonzero(data == ord("\n"))
-    # The number of quotes before each line break tells whether it is inside a
-    # quoted field; searching sorted positions avoids a cumulative sum over every byte.
+    # A line break is inside a quoted field when an odd number of quotes precede it.
+    # Searching sorted positions avoids a cumulative sum over every byte.
     quotes_before = np.searchsorted(quote_positions, newline_positions) + int(inside_quotes)
     records = int(np.count_nonzero((quotes_before & 1) == 0))
     ends_inside = bool((len(quote_positions) + int(inside_quotes)) & 1)

@@ -2,7 +2,7 @@
 
 Each batch goes through these steps, in this order:
 
-1. Fetch messages until the batch holds ``batch_max_events`` events or
+1. Fetch messages until the batch contains ``batch_max_events`` events or
    ``batch_max_seconds`` have passed.
 2. Decode every message. A message that is not a valid event becomes a
    dead-letter record; the rest of the batch goes on.
@@ -80,6 +80,11 @@ class DecodedBatch:
     messages: int = 0
 
 
+def ingest_group(settings: Settings) -> str:
+    """Return the consumer group of the event ingestor, apart from the Faust app's group."""
+    return f"{settings.consumer_group}-ingest"
+
+
 def classifier_from_settings(settings: Settings) -> Classifier:
     return Classifier.from_patterns(
         settings.recipient_hash_key.get_secret_value(),
@@ -133,8 +138,8 @@ class EventIngestor:
         return AIOKafkaConsumer(
             self.settings.topic_events,
             bootstrap_servers=self.settings.bootstrap_servers,
-            group_id=f"{self.settings.consumer_group}-ingest",
-            client_id=f"{self.settings.consumer_group}-ingest",
+            group_id=ingest_group(self.settings),
+            client_id=ingest_group(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=session_ms,
@@ -197,9 +202,10 @@ class EventIngestor:
     async def _process(self, consumer: AIOKafkaConsumer, batch: DecodedBatch) -> None:
         started = time.perf_counter()
 
-        # Step 3: insert, retrying until it succeeds.
+        # Step 3: insert, retrying until it succeeds. Building the columns is
+        # pure Python work proportional to the batch, so it runs off the loop too.
         if batch.events:
-            columns = build_columns(batch.events, self.classifier)
+            columns = await asyncio.to_thread(build_columns, batch.events, self.classifier)
             await self._insert_with_retry(columns, batch)
         insert_seconds = time.perf_counter() - started
 
